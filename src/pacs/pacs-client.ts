@@ -1,0 +1,50 @@
+import type { Readable } from 'node:stream';
+
+/** What the gateway needs from an archive. Implementations: DICOMweb (any archive), Orthanc (native REST). */
+export interface PacsClient {
+  readonly flavor: 'dicomweb' | 'orthanc';
+  /** Resolves when the archive answers an authenticated request. */
+  ping(signal?: AbortSignal): Promise<void>;
+  /** Study-level attributes, or undefined when the archive does not hold the study. */
+  findStudy(studyUid: string, signal?: AbortSignal): Promise<StudyRecord | undefined>;
+  /** Every instance of the study (all pages); an empty list when the archive does not hold it. */
+  listInstances(studyUid: string, signal?: AbortSignal): Promise<InstanceRef[]>;
+  /** The stored Part 10 bytes of one instance, streamed. Rejects with PacsError('not_found') when absent. */
+  openInstance(ref: InstanceLocator, signal?: AbortSignal): Promise<InstanceStream>;
+}
+
+export interface InstanceLocator {
+  studyUid: string;
+  seriesUid: string;
+  sopUid: string;
+}
+
+export interface InstanceRef extends InstanceLocator {
+  sopClassUid?: string;
+  transferSyntaxUid?: string;
+  seriesDescription?: string;
+  instanceNumber?: number;
+}
+
+/** DICOM JSON (PS3.18 F.2) of the study, as the archive returned it: patient/study attributes for filing. */
+export type StudyRecord = Record<string, { vr: string; Value?: unknown[] }>;
+
+export interface InstanceStream {
+  body: Readable;
+  /** Total bytes, when the archive declared it. */
+  length?: number;
+}
+
+export type PacsFailure = 'unreachable' | 'timeout' | 'unauthorized' | 'not_found' | 'rejected' | 'bad_response';
+
+/** A failure talking to the archive. `message` is ours and safe to show; the archive's body is never included. */
+export class PacsError extends Error {
+  constructor(
+    readonly kind: PacsFailure,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'PacsError';
+  }
+}

@@ -1,0 +1,49 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+/**
+ * The gateway's embedded store under DATA_DIR: which Avara study is which DICOM study, the answers given
+ * to webhook ids (replay), and whatever later features journal. WAL + synchronous=FULL: a row that
+ * a response depended on is on disk before the response is sent.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE studies (
+     study_id TEXT PRIMARY KEY,
+     study_instance_uid TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   );
+   CREATE INDEX studies_by_uid ON studies(study_instance_uid);
+   CREATE TABLE webhook_deliveries (
+     webhook_id TEXT PRIMARY KEY,
+     event_type TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     response TEXT NOT NULL,
+     received_at INTEGER NOT NULL
+   );
+   CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(received_at);`,
+];
+
+export function openDatabase(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, 'gateway.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/**
+ * A real Orthanc for integration tests, each with its own storage and free ports. Where a container engine
+ * answers, testcontainers runs the orthancteam image; otherwise (our machines and CI) the Debian binary.
+ * ORTHANC_TEST_MODE=binary|container forces one.
+ */
+export interface TestOrthanc {
+  /** Orthanc's REST root, e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** DICOMweb root, e.g. http://127.0.0.1:41234/dicom-web */
+  dicomwebUrl: string;
+  username?: string;
+  password?: string;
+  /** POSTs a Part 10 file to /instances; returns Orthanc's instance id. */
+  upload(file: string | Buffer): Promise<string>;
+  /** Orthanc's stored bytes for an instance. */
+  storedFile(orthancId: string): Promise<Buffer>;
+  /** Stops the server (SIGSTOP-style pause is `pause`). */
+  stop(): Promise<void>;
+  /** Freezes the process so it accepts connections but never answers (a slow PACS). */
+  pause(): void;
+  resume(): void;
+}
+
+export const ORTHANC_BINARY = '/usr/sbin/Orthanc';
+export const DICOMWEB_PLUGIN = '/usr/lib/orthanc/libOrthancDicomWeb.so.1.7';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface OrthancOptions {
+  /** Require HTTP basic auth with these credentials. */
+  credentials?: { username: string; password: string };
+  /** Extra configuration keys merged over the defaults. */
+  extra?: Record<string, unknown>;
+}
+
+export async function startOrthanc(opts: OrthancOptions = {}): Promise<TestOrthanc> {
+  const mode = process.env.ORTHANC_TEST_MODE ?? 'auto';
+  if (mode === 'container' || (mode === 'auto' && (await containerEngineAnswers()))) {
+    return startContainer(opts);
+  }
+  return startBinary(opts);
+}
+
+function orthancConfig(opts: OrthancOptions, httpPort: number, dicomPort: number, storage: string, plugins: string[]): Record<string, unknown> {
+  return {
+    Name: 'avara-gateway-test',
+    HttpPort: httpPort,
+    DicomPort: dicomPort,
+    StorageDirectory: storage,
+    IndexDirectory: storage,
+    RemoteAccessAllowed: true,
+    AuthenticationEnabled: Boolean(opts.credentials),
+    RegisteredUsers: opts.credentials ? { [opts.credentials.username]: opts.credentials.password } : {},
+    Plugins: plugins,
+    DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: true, WadoRoot: '/wado', Ssl: false },
+    StableAge: 1,
+    HttpTimeout: 60,
+    ...opts.extra,
+  };
+}
+
+async function startBinary(opts: OrthancOptions): Promise<TestOrthanc> {
+  if (!existsSync(ORTHANC_BINARY) || !existsSync(DICOMWEB_PLUGIN)) {
+    throw new Error(
+      `Orthanc is not installed: run "apt-get install -y --no-install-recommends orthanc orthanc-dicomweb dcmtk" (needs ${ORTHANC_BINARY} and ${DICOMWEB_PLUGIN}), or run a container engine`,
+    );
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'avara-orthanc-'));
+  const [httpPort, dicomPort] = [await freePort(), await freePort()];
+  const configPath = path.join(dir, 'orthanc.json');
+  writeFileSync(configPath, JSON.stringify(orthancConfig(opts, httpPort, dicomPort, path.join(dir, 'storage'), [DICOMWEB_PLUGIN]), null, 2));
+  const logPath = path.join(dir, 'orthanc.log');
+  const child: ChildProcess = spawn(ORTHANC_BINARY, [`--logfile=${logPath}`, configPath], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${httpPort}`;
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  await waitReady(url, opts, () => (exited ? `Orthanc exited during start; log:\n${safeRead(logPath)}` : undefined));
+  return handle(url, opts, {
+    async stop() {
+      if (!exited) {
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, 5000);
+          child.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
+  });
+}
+
+async function containerEngineAnswers(): Promise<boolean> {
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await Promise.race([getContainerRuntimeClient(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000))]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startContainer(opts: OrthancOptions): Promise<TestOrthanc> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const image = process.env.ORTHANC_IMAGE ?? 'orthancteam/orthanc:24.12.1';
+  const config = orthancConfig(opts, 8042, 4242, '/var/lib/orthanc/db', ['/usr/share/orthanc/plugins']);
+  const container = await new GenericContainer(image)
+    .withExposedPorts(8042)
+    .withCopyContentToContainer([{ content: JSON.stringify(config), target: '/etc/orthanc/orthanc.json' }])
+    .withEnvironment({ ORTHANC__DICOM_WEB__ENABLE: 'true' })
+    .withWaitStrategy(Wait.forHttp('/system', 8042).forStatusCode(opts.credentials ? 401 : 200))
+    .start();
+  const url = `http://${container.getHost()}:${container.getMappedPort(8042)}`;
+  await waitReady(url, opts, () => undefined);
+  return handle(url, opts, {
+    async stop() {
+      await container.stop();
+    },
+    pause: () => void container.exec(['kill', '-STOP', '1']),
+    resume: () => void container.exec(['kill', '-CONT', '1']),
+  });
+}
+
+function authHeaders(opts: OrthancOptions): Record<string, string> {
+  return opts.credentials
+    ? { authorization: `Basic ${Buffer.from(`${opts.credentials.username}:${opts.credentials.password}`).toString('base64')}` }
+    : {};
+}
+
+async function waitReady(url: string, opts: OrthancOptions, failed: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const why = failed();
+    if (why) throw new Error(why);
+    try {
+      const res = await fetch(`${url}/system`, { headers: authHeaders(opts) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`Orthanc at ${url} did not answer /system within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function handle(url: string, opts: OrthancOptions, control: Pick<TestOrthanc, 'stop' | 'pause' | 'resume'>): TestOrthanc {
+  const headers = authHeaders(opts);
+  return {
+    url,
+    dicomwebUrl: `${url}/dicom-web`,
+    username: opts.credentials?.username,
+    password: opts.credentials?.password,
+    async upload(file) {
+      const body = typeof file === 'string' ? readFileSync(file) : file;
+      const res = await fetch(`${url}/instances`, { method: 'POST', body, headers: { ...headers, 'content-type': 'application/dicom' } });
+      if (!res.ok) throw new Error(`Orthanc refused the upload: HTTP ${res.status} ${await res.text()}`);
+      const json = (await res.json()) as { ID: string };
+      return json.ID;
+    },
+    async storedFile(orthancId) {
+      const res = await fetch(`${url}/instances/${orthancId}/file`, { headers });
+      if (!res.ok) throw new Error(`Orthanc /instances/${orthancId}/file: HTTP ${res.status}`);
+      return Buffer.from(await res.arrayBuffer());
+    },
+    ...control,
+  };
+}
+
+function safeRead(p: string): string {
+  try {
+    return readFileSync(p, 'utf8').slice(-4000);
+  } catch {
+    return '(no log)';
+  }
+}
