@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { Config } from './config/env.js';
 import { LinkSigner } from './links/link-signer.js';
-import { DicomwebPacs } from './pacs/dicomweb-pacs.js';
+import { createPacs } from './pacs/create-pacs.js';
 import { PacsHttp } from './pacs/http.js';
 import type { PacsClient } from './pacs/pacs-client.js';
 import { openDatabase, type Db } from './store/database.js';
@@ -22,7 +22,7 @@ export interface Gateway {
 export async function buildGateway(config: Config, log: Logger): Promise<Gateway> {
   const db = openDatabase(config.dataDir);
   const http = new PacsHttp({ auth: config.pacsAuth, timeoutMs: config.pacsTimeoutMs });
-  const pacs = new DicomwebPacs(config.dicomwebUrl, http, config.qidoPageSize);
+  const pacs = await createPacs(config, http, log);
   const links = new LinkSigner(config.urlSigningSecrets);
   const registry = new StudyRegistry(db);
   const deliveries = new DeliveryLog(db);

@@ -76,6 +76,8 @@ const schema = z
     DICOMWEB_USERNAME: z.string().optional(),
     DICOMWEB_PASSWORD: z.string().optional(),
     DICOMWEB_BEARER_TOKEN: z.string().optional(),
+    PACS_FLAVOR: z.enum(['auto', 'dicomweb', 'orthanc'], { error: 'must be auto, dicomweb or orthanc' }).optional().default('auto'),
+    ORTHANC_URL: httpUrl.optional(),
     PACS_TIMEOUT_MS: int(100, 600_000, 30_000),
     QIDO_PAGE_SIZE: int(1, 100_000, 1000),
     URL_SIGNING_SECRET: z
@@ -137,6 +139,9 @@ export interface Config {
   webhookVerify: boolean;
   dicomwebUrl: string;
   pacsAuth: PacsAuth;
+  pacsFlavor: 'auto' | 'dicomweb' | 'orthanc';
+  /** Orthanc's REST root: ORTHANC_URL, else the parent of DICOMWEB_URL. */
+  orthancUrl: string;
   pacsTimeoutMs: number;
   qidoPageSize: number;
   urlSigningSecrets: string[];
@@ -177,6 +182,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookVerify: e.AVARA_WEBHOOK_VERIFY,
     dicomwebUrl: e.DICOMWEB_URL,
     pacsAuth,
+    pacsFlavor: e.PACS_FLAVOR,
+    orthancUrl: e.ORTHANC_URL ?? e.DICOMWEB_URL.replace(/\/[^/]*$/, ''),
     pacsTimeoutMs: e.PACS_TIMEOUT_MS,
     qidoPageSize: e.QIDO_PAGE_SIZE,
     urlSigningSecrets: e.URL_SIGNING_SECRET,

@@ -17,6 +17,8 @@ export interface InstanceLocator {
   studyUid: string;
   seriesUid: string;
   sopUid: string;
+  /** The archive's own id for the object, when it has one (Orthanc); a hint, never trusted alone. */
+  pacsId?: string;
 }
 
 export interface InstanceRef extends InstanceLocator {
@@ -24,6 +26,8 @@ export interface InstanceRef extends InstanceLocator {
   transferSyntaxUid?: string;
   seriesDescription?: string;
   instanceNumber?: number;
+  /** Stored size in bytes, when the archive lists it. */
+  size?: number;
 }
 
 /** DICOM JSON (PS3.18 F.2) of the study, as the archive returned it: patient/study attributes for filing. */

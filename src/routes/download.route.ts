@@ -30,7 +30,7 @@ export function downloadRouter(deps: DownloadDeps): Router {
     res.on('close', () => abort.abort());
     let result = { bytes: 0, status: 0 };
     try {
-      const file = await deps.pacs.openInstance({ studyUid: claims.st, seriesUid: claims.se, sopUid: claims.so }, abort.signal);
+      const file = await deps.pacs.openInstance({ studyUid: claims.st, seriesUid: claims.se, sopUid: claims.so, pacsId: claims.x }, abort.signal);
       result = await sendStream(req, res, { ...file, contentType: 'application/dicom', fileName: `${claims.so}.dcm`, ranges: file.length !== undefined });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
@@ -45,6 +45,9 @@ export function downloadRouter(deps: DownloadDeps): Router {
   };
   router.get('/v1/instances/:token', handler);
   router.head('/v1/instances/:token', handler);
+  router.all('/v1/instances/:token', (_req, _res) => {
+    throw new AppError(405, 'method_not_allowed', 'instance links are read with GET or HEAD', { Allow: 'GET, HEAD, OPTIONS' });
+  });
   return router;
 }
 

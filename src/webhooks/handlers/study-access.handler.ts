@@ -39,7 +39,7 @@ export function studyAccessHandler(deps: StudyAccessDeps): EventHandler<StudyAcc
     let expiresAt = now;
     const urls = refs.map((r) => {
       const { token, expiresAt: exp } = deps.links.sign(
-        { p: 'instance', m: 'GET', st: r.studyUid, se: r.seriesUid, so: r.sopUid, sid: studyId },
+        { p: 'instance', m: 'GET', st: r.studyUid, se: r.seriesUid, so: r.sopUid, sid: studyId, x: r.pacsId },
         deps.urlTtlSeconds,
         now,
       );
