@@ -25,6 +25,26 @@ const MIGRATIONS: string[] = [
      received_at INTEGER NOT NULL
    );
    CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(received_at);`,
+  // The audit trail is append-only: the database itself refuses to change or remove a row.
+  `CREATE TABLE audit_events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     action TEXT NOT NULL,
+     study_id TEXT,
+     study_instance_uid TEXT,
+     series_instance_uid TEXT,
+     sop_instance_uid TEXT,
+     webhook_id TEXT,
+     client TEXT,
+     status INTEGER,
+     bytes INTEGER,
+     detail TEXT
+   );
+   CREATE INDEX audit_by_study_uid ON audit_events(study_instance_uid, at);
+   CREATE INDEX audit_by_study_id ON audit_events(study_id, at);
+   CREATE INDEX audit_by_time ON audit_events(at);
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;`,
 ];
 
 export function openDatabase(dataDir: string): Db {
