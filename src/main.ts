@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config/env.js';
 import { buildGateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
+import { enableStreamingGc } from './observability/memory.js';
 
 async function main(): Promise<void> {
   let config;
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
       '!!! AVARA_WEBHOOK_VERIFY=false: webhook signatures are NOT checked (unsafeUnwrap mode). Anyone who can reach this port can obtain study links. Local development only. !!!',
     );
   }
+  enableStreamingGc();
   const gateway = await buildGateway(config, log);
   const server: Server = gateway.app.listen(config.port, config.host, () => {
     log.info({ port: config.port, publicBaseUrl: config.publicBaseUrl, dicomwebUrl: config.dicomwebUrl, pacsFlavor: gateway.pacs.flavor }, 'avara-gateway listening');

@@ -2,6 +2,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { parseRange } from './range.js';
+import { noteStreamed } from '../observability/memory.js';
 
 /**
  * The one place that sends a file-like stream: Content-Length, Range (206/416), HEAD, client aborts.
@@ -74,6 +75,7 @@ class CountingPassThrough extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.seen += chunk.length;
     this.onChunk(chunk.length);
+    noteStreamed(chunk.length);
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {

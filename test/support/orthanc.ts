@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,15 +20,29 @@ export interface TestOrthanc {
   upload(file: string | Buffer): Promise<string>;
   /** Orthanc's stored bytes for an instance. */
   storedFile(orthancId: string): Promise<Buffer>;
-  /** Stops the server (SIGSTOP-style pause is `pause`). */
+  /** Stops the server and removes its storage. */
   stop(): Promise<void>;
+  /** Kills the server at once (SIGKILL), as a crash would; storage is kept until stop(). */
+  kill(): void;
   /** Freezes the process so it accepts connections but never answers (a slow PACS). */
   pause(): void;
   resume(): void;
 }
 
 export const ORTHANC_BINARY = '/usr/sbin/Orthanc';
-export const DICOMWEB_PLUGIN = '/usr/lib/orthanc/libOrthancDicomWeb.so.1.7';
+export const DICOMWEB_PLUGIN = findPlugin();
+
+/** Debian names the plugin after its version (libOrthancDicomWeb.so.1.7); take whichever is installed. */
+function findPlugin(): string {
+  const dir = '/usr/lib/orthanc';
+  try {
+    const found = readdirSync(dir).filter((f) => f.startsWith('libOrthancDicomWeb.so')).sort();
+    if (found.length > 0) return path.join(dir, found[found.length - 1]!);
+  } catch {
+    // not installed: startBinary explains
+  }
+  return path.join(dir, 'libOrthancDicomWeb.so.1.7');
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -113,6 +127,7 @@ async function startBinary(opts: OrthancOptions): Promise<TestOrthanc> {
     },
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
+    kill: () => child.kill('SIGKILL'),
   });
 }
 
@@ -144,6 +159,7 @@ async function startContainer(opts: OrthancOptions): Promise<TestOrthanc> {
     },
     pause: () => void container.exec(['kill', '-STOP', '1']),
     resume: () => void container.exec(['kill', '-CONT', '1']),
+    kill: () => void container.exec(['kill', '-KILL', '1']),
   });
 }
 
@@ -169,7 +185,7 @@ async function waitReady(url: string, opts: OrthancOptions, failed: () => string
   }
 }
 
-function handle(url: string, opts: OrthancOptions, control: Pick<TestOrthanc, 'stop' | 'pause' | 'resume'>): TestOrthanc {
+function handle(url: string, opts: OrthancOptions, control: Pick<TestOrthanc, 'stop' | 'pause' | 'resume' | 'kill'>): TestOrthanc {
   const headers = authHeaders(opts);
   return {
     url,
