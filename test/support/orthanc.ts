@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { freePort, startLocalOrthanc } from '../../src/cli/local-orthanc.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /**
  * A real Orthanc for integration tests, each with its own storage and free ports. Where a container engine
- * answers, testcontainers runs the orthancteam image; otherwise (our machines and CI) the Debian binary.
+ * answers, testcontainers runs the jodogne/orthanc-plugins image; otherwise (our machines and CI) the Debian binary.
  * ORTHANC_TEST_MODE=binary|container forces one.
  */
 export interface TestOrthanc {
@@ -29,32 +28,7 @@ export interface TestOrthanc {
   resume(): void;
 }
 
-export const ORTHANC_BINARY = '/usr/sbin/Orthanc';
-export const DICOMWEB_PLUGIN = findPlugin();
-
-/** Debian names the plugin after its version (libOrthancDicomWeb.so.1.7); take whichever is installed. */
-function findPlugin(): string {
-  const dir = '/usr/lib/orthanc';
-  try {
-    const found = readdirSync(dir).filter((f) => f.startsWith('libOrthancDicomWeb.so')).sort();
-    if (found.length > 0) return path.join(dir, found[found.length - 1]!);
-  } catch {
-    // not installed: startBinary explains
-  }
-  return path.join(dir, 'libOrthancDicomWeb.so.1.7');
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface OrthancOptions {
   /** Require HTTP basic auth with these credentials. */
@@ -90,44 +64,16 @@ function orthancConfig(opts: OrthancOptions, httpPort: number, dicomPort: number
 }
 
 async function startBinary(opts: OrthancOptions): Promise<TestOrthanc> {
-  if (!existsSync(ORTHANC_BINARY) || !existsSync(DICOMWEB_PLUGIN)) {
-    throw new Error(
-      `Orthanc is not installed: run "apt-get install -y --no-install-recommends orthanc orthanc-dicomweb dcmtk" (needs ${ORTHANC_BINARY} and ${DICOMWEB_PLUGIN}), or run a container engine`,
-    );
-  }
   const dir = mkdtempSync(path.join(tmpdir(), 'avara-orthanc-'));
-  const [httpPort, dicomPort] = [await freePort(), await freePort()];
-  const configPath = path.join(dir, 'orthanc.json');
-  writeFileSync(configPath, JSON.stringify(orthancConfig(opts, httpPort, dicomPort, path.join(dir, 'storage'), [DICOMWEB_PLUGIN]), null, 2));
-  const logPath = path.join(dir, 'orthanc.log');
-  const child: ChildProcess = spawn(ORTHANC_BINARY, [`--logfile=${logPath}`, configPath], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${httpPort}`;
-  let exited = false;
-  child.on('exit', () => {
-    exited = true;
-  });
-  await waitReady(url, opts, () => (exited ? `Orthanc exited during start; log:\n${safeRead(logPath)}` : undefined));
-  return handle(url, opts, {
+  const local = await startLocalOrthanc({ dir, credentials: opts.credentials, extra: { Name: 'avara-gateway-test', StableAge: 1, HttpTimeout: 60, ...opts.extra } });
+  return handle(local.url, opts, {
     async stop() {
-      if (!exited) {
-        child.kill('SIGCONT');
-        child.kill('SIGTERM');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            child.kill('SIGKILL');
-            resolve();
-          }, 5000);
-          child.once('exit', () => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-      }
+      await local.stop();
       rmSync(dir, { recursive: true, force: true });
     },
-    pause: () => child.kill('SIGSTOP'),
-    resume: () => child.kill('SIGCONT'),
-    kill: () => child.kill('SIGKILL'),
+    pause: () => local.child.kill('SIGSTOP'),
+    resume: () => local.child.kill('SIGCONT'),
+    kill: () => local.child.kill('SIGKILL'),
   });
 }
 
@@ -143,12 +89,12 @@ async function containerEngineAnswers(): Promise<boolean> {
 
 async function startContainer(opts: OrthancOptions): Promise<TestOrthanc> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const image = process.env.ORTHANC_IMAGE ?? 'orthancteam/orthanc:24.12.1';
+  // jodogne/orthanc-plugins reads /etc/orthanc/orthanc.json and keeps its plugins in /usr/share/orthanc/plugins.
+  const image = process.env.ORTHANC_IMAGE ?? 'jodogne/orthanc-plugins:1.12.5';
   const config = orthancConfig(opts, 8042, 4242, '/var/lib/orthanc/db', ['/usr/share/orthanc/plugins']);
   const container = await new GenericContainer(image)
     .withExposedPorts(8042)
     .withCopyContentToContainer([{ content: JSON.stringify(config), target: '/etc/orthanc/orthanc.json' }])
-    .withEnvironment({ ORTHANC__DICOM_WEB__ENABLE: 'true' })
     .withWaitStrategy(Wait.forHttp('/system', 8042).forStatusCode(opts.credentials ? 401 : 200))
     .start();
   const url = `http://${container.getHost()}:${container.getMappedPort(8042)}`;
@@ -206,12 +152,4 @@ function handle(url: string, opts: OrthancOptions, control: Pick<TestOrthanc, 's
     },
     ...control,
   };
-}
-
-function safeRead(p: string): string {
-  try {
-    return readFileSync(p, 'utf8').slice(-4000);
-  } catch {
-    return '(no log)';
-  }
 }

@@ -1,6 +1,4 @@
-// Minimal, test-only typing for dcmjs (the package ships no type definitions).
-// Only what the test suite uses. If a src/types/dcmjs.d.ts is added and both files end up in
-// the same TypeScript program, keep one of them (two `declare module 'dcmjs'` blocks clash).
+// dcmjs ships no type definitions: the part of its API this project uses, typed once for src/ and test/.
 declare module 'dcmjs' {
   interface DicomElement {
     vr: string;
@@ -11,7 +9,7 @@ declare module 'dcmjs' {
   interface DicomDict {
     meta: DicomElements;
     dict: DicomElements;
-    write(options?: { allowInvalidVRLength?: boolean }): ArrayBuffer;
+    write(options?: { allowInvalidVRLength?: boolean; fragmentMultiframe?: boolean }): ArrayBuffer;
   }
 
   const dcmjs: {
@@ -23,6 +21,7 @@ declare module 'dcmjs' {
       DicomMetaDictionary: {
         naturalizeDataset(dataset: DicomElements): Record<string, unknown>;
         denaturalizeDataset(dataset: Record<string, unknown>): DicomElements;
+        uid(): string;
       };
     };
   };
