@@ -176,3 +176,35 @@ describe.each(['dicomweb', 'orthanc'] as const)('study access against a real Ort
     }
   });
 });
+
+describe('an Orthanc that caps query results (LimitFindInstances)', () => {
+  let capped: TestOrthanc;
+  beforeAll(async () => {
+    capped = await startOrthanc({ extra: { LimitFindInstances: 3, LimitFindResults: 3 } });
+    for (const f of small) await capped.upload(f.path);
+  });
+  afterAll(async () => {
+    await capped?.stop();
+  });
+
+  it('is refused with the reason on the DICOMweb path, never answered with part of the study', async () => {
+    const g = await startGateway(capped, { PACS_FLAVOR: 'dicomweb' });
+    try {
+      const answer = await access(small[0]!.studyUid, g);
+      expect(answer).toMatchObject({ authorized: false, urls: [] });
+      expect(answer.error).toMatch(/listed \d+ of the study's 9 instances/);
+    } finally {
+      await g.stop();
+    }
+  });
+
+  it('is listed in full on the Orthanc path, whose REST listing is not capped', async () => {
+    const g = await startGateway(capped, { PACS_FLAVOR: 'orthanc' });
+    try {
+      const answer = await access(small[0]!.studyUid, g);
+      expect(answer.urls).toHaveLength(small.length);
+    } finally {
+      await g.stop();
+    }
+  });
+});

@@ -24,4 +24,7 @@ export const Tag = {
   AvailableTransferSyntaxUID: '00083002',
   SeriesDescription: '0008103E',
   InstanceNumber: '00200013',
+  NumberOfSeriesRelatedInstances: '00201209',
+  NumberOfStudyRelatedInstances: '00201208',
+  NumberOfStudyRelatedSeries: '00201206',
 } as const;
