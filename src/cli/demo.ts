@@ -1,6 +1,6 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { loadConfig } from '../config/env.js';
 import { buildGateway } from '../gateway.js';
 import { createLogger } from '../observability/logger.js';
 import { sign } from '../webhooks/signature.js';
-import { freePort, ORTHANC_INSTALL_HINT, orthancInstalled, startLocalOrthanc, type LocalOrthanc } from './local-orthanc.js';
+import { ensureDebianPackages, freePort, ORTHANC_INSTALL_HINT, orthancInstalled, startLocalOrthanc, type LocalOrthanc } from './local-orthanc.js';
 import { sampleStudy } from './sample-study.js';
 
 /**
@@ -158,17 +158,7 @@ export async function runDemo(argv: string[]): Promise<number> {
 /** Orthanc from Debian's packages: installed when missing and this machine allows it, else exact instructions. */
 function ensureOrthanc(mayInstall: boolean): void {
   if (orthancInstalled()) return;
-  const root = process.getuid?.() === 0;
-  const apt = existsSync('/usr/bin/apt-get');
-  if (mayInstall && root && apt) {
-    say(`0. Orthanc is not installed: installing Debian's orthanc and orthanc-dicomweb (about 10 s)…`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', 'orthanc', 'orthanc-dicomweb']]) {
-      const r = spawnSync('apt-get', args, { stdio: 'inherit', env });
-      if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${r.status})`);
-    }
-    if (orthancInstalled()) return;
-  }
+  if (mayInstall && ensureDebianPackages(['orthanc', 'orthanc-dicomweb'], orthancInstalled, (l) => say(`0. Orthanc is not installed: ${l} (about 10 s)…`))) return;
   if (dockerAnswers()) {
     throw new Error(
       'Orthanc is not installed here, but a container engine answers: run "docker compose -f docker/docker-compose.yml up" (Orthanc + the gateway), or install Orthanc: ' +

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -27,6 +27,22 @@ export function orthancInstalled(): boolean {
 }
 
 export const ORTHANC_INSTALL_HINT = 'apt-get install -y --no-install-recommends orthanc orthanc-dicomweb';
+
+/**
+ * Installs Debian packages when `present()` says they are missing and this machine allows it (root,
+ * apt-get). Returns false when they are still missing; the caller explains what to install.
+ */
+export function ensureDebianPackages(packages: string[], present: () => boolean, log: (line: string) => void = () => {}): boolean {
+  if (present()) return true;
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) return false;
+  log(`installing Debian packages: ${packages.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
+    const r = spawnSync('apt-get', args, { stdio: 'inherit', env });
+    if (r.status !== 0) return false;
+  }
+  return present();
+}
 
 export async function freePort(preferred?: number): Promise<number> {
   const tryPort = (port: number) =>
