@@ -82,6 +82,30 @@ export interface LocalOrthanc {
   stop(): Promise<void>;
 }
 
+/** Orthanc's configuration with DICOMweb on, for one HTTP port and storage directory; `extra` keys win. */
+export function orthancConfig(o: {
+  httpPort: number;
+  dicomPort: number;
+  storage: string;
+  plugins: string[];
+  credentials?: { username: string; password: string };
+  extra?: Record<string, unknown>;
+}): Record<string, unknown> {
+  return {
+    Name: 'avara-gateway-local',
+    HttpPort: o.httpPort,
+    DicomPort: o.dicomPort,
+    StorageDirectory: o.storage,
+    IndexDirectory: o.storage,
+    RemoteAccessAllowed: true,
+    AuthenticationEnabled: Boolean(o.credentials),
+    RegisteredUsers: o.credentials ? { [o.credentials.username]: o.credentials.password } : {},
+    Plugins: o.plugins,
+    ...o.extra,
+    DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: true, WadoRoot: '/wado', Ssl: false, ...(o.extra?.DicomWeb as object | undefined) },
+  };
+}
+
 export async function startLocalOrthanc(opts: LocalOrthancOptions): Promise<LocalOrthanc> {
   const plugin = findDicomwebPlugin();
   if (!existsSync(ORTHANC_BINARY) || !plugin) {
@@ -91,19 +115,7 @@ export async function startLocalOrthanc(opts: LocalOrthancOptions): Promise<Loca
   const httpPort = opts.httpPort ?? (await freePort());
   const dicomPort = await freePort();
   const storage = path.join(opts.dir, 'storage');
-  const config = {
-    Name: 'avara-gateway-local',
-    ...opts.extra,
-    HttpPort: httpPort,
-    DicomPort: dicomPort,
-    StorageDirectory: storage,
-    IndexDirectory: storage,
-    RemoteAccessAllowed: true,
-    AuthenticationEnabled: Boolean(opts.credentials),
-    RegisteredUsers: opts.credentials ? { [opts.credentials.username]: opts.credentials.password } : {},
-    Plugins: [plugin],
-    DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: true, WadoRoot: '/wado', Ssl: false, ...(opts.extra?.DicomWeb as object | undefined) },
-  };
+  const config = orthancConfig({ httpPort, dicomPort, storage, plugins: [plugin], credentials: opts.credentials, extra: opts.extra });
   const configPath = path.join(opts.dir, 'orthanc.json');
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const logPath = path.join(opts.dir, 'orthanc.log');

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { freePort, startLocalOrthanc } from '../../src/cli/local-orthanc.js';
+import { freePort, orthancConfig, startLocalOrthanc } from '../../src/cli/local-orthanc.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -45,27 +45,11 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<TestOrtha
   return startBinary(opts);
 }
 
-function orthancConfig(opts: OrthancOptions, httpPort: number, dicomPort: number, storage: string, plugins: string[]): Record<string, unknown> {
-  return {
-    Name: 'avara-gateway-test',
-    HttpPort: httpPort,
-    DicomPort: dicomPort,
-    StorageDirectory: storage,
-    IndexDirectory: storage,
-    RemoteAccessAllowed: true,
-    AuthenticationEnabled: Boolean(opts.credentials),
-    RegisteredUsers: opts.credentials ? { [opts.credentials.username]: opts.credentials.password } : {},
-    Plugins: plugins,
-    DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: true, WadoRoot: '/wado', Ssl: false },
-    StableAge: 1,
-    HttpTimeout: 60,
-    ...opts.extra,
-  };
-}
+const TEST_SETTINGS = { Name: 'avara-gateway-test', StableAge: 1, HttpTimeout: 60 };
 
 async function startBinary(opts: OrthancOptions): Promise<TestOrthanc> {
   const dir = mkdtempSync(path.join(tmpdir(), 'avara-orthanc-'));
-  const local = await startLocalOrthanc({ dir, credentials: opts.credentials, extra: { Name: 'avara-gateway-test', StableAge: 1, HttpTimeout: 60, ...opts.extra } });
+  const local = await startLocalOrthanc({ dir, credentials: opts.credentials, extra: { ...TEST_SETTINGS, ...opts.extra } });
   return handle(local.url, opts, {
     async stop() {
       await local.stop();
@@ -91,7 +75,14 @@ async function startContainer(opts: OrthancOptions): Promise<TestOrthanc> {
   const { GenericContainer, Wait } = await import('testcontainers');
   // jodogne/orthanc-plugins reads /etc/orthanc/orthanc.json and keeps its plugins in /usr/share/orthanc/plugins.
   const image = process.env.ORTHANC_IMAGE ?? 'jodogne/orthanc-plugins:1.12.5';
-  const config = orthancConfig(opts, 8042, 4242, '/var/lib/orthanc/db', ['/usr/share/orthanc/plugins']);
+  const config = orthancConfig({
+    httpPort: 8042,
+    dicomPort: 4242,
+    storage: '/var/lib/orthanc/db',
+    plugins: ['/usr/share/orthanc/plugins'],
+    credentials: opts.credentials,
+    extra: { ...TEST_SETTINGS, ...opts.extra },
+  });
   const container = await new GenericContainer(image)
     .withExposedPorts(8042)
     .withCopyContentToContainer([{ content: JSON.stringify(config), target: '/etc/orthanc/orthanc.json' }])
