@@ -45,6 +45,39 @@ const MIGRATIONS: string[] = [
    CREATE INDEX audit_by_time ON audit_events(at);
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;`,
+  // report.delivered jobs (src/reports/journal.ts): one row per reportId, written before Avara gets its answer.
+  `CREATE TABLE report_jobs (
+     report_id TEXT PRIMARY KEY,
+     event_id TEXT NOT NULL,
+     study_id TEXT NOT NULL,
+     is_critical INTEGER NOT NULL,
+     plain_text TEXT,
+     presigned_url TEXT,
+     received_at INTEGER NOT NULL,
+     deliveries INTEGER NOT NULL DEFAULT 1,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'filed', 'unmatched', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL,
+     give_up_at INTEGER NOT NULL,
+     last_error TEXT,
+     pdf_bytes INTEGER,
+     pdf_sha256 TEXT,
+     downloaded_at INTEGER,
+     study_instance_uid TEXT,
+     series_instance_uid TEXT,
+     sop_instance_uid TEXT,
+     sinks_done TEXT NOT NULL DEFAULT '',
+     filed_at INTEGER,
+     updated_at INTEGER NOT NULL,
+     notify_state TEXT NOT NULL DEFAULT 'none' CHECK (notify_state IN ('none', 'pending', 'sent', 'failed')),
+     notify_attempts INTEGER NOT NULL DEFAULT 0,
+     notify_next_at INTEGER,
+     notify_give_up_at INTEGER,
+     notify_error TEXT
+   );
+   CREATE INDEX report_jobs_due ON report_jobs(state, next_attempt_at);
+   CREATE INDEX report_jobs_notify_due ON report_jobs(notify_state, notify_next_at);
+   CREATE INDEX report_jobs_by_study ON report_jobs(study_id);`,
 ];
 
 export function openDatabase(dataDir: string): Db {
