@@ -4,7 +4,7 @@ import type { Config } from './config/env.js';
 import { cors } from './http/cors.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { requestContext } from './http/request-context.js';
-import type { LinkSigner } from './links/link-signer.js';
+import type { LinkClaims, LinkSigner } from './links/link-signer.js';
 import type { AuditTrail } from './observability/audit-trail.js';
 import type { Metrics } from './observability/metrics.js';
 import { metricsRouter } from './routes/metrics.route.js';
@@ -16,6 +16,15 @@ import type { InstanceLister } from './studies/instance-lister.js';
 import type { DeliveryLog } from './webhooks/delivery-log.js';
 import { studyAccessHandler } from './webhooks/handlers/study-access.handler.js';
 import { webhookRouter } from './webhooks/webhook.router.js';
+import type { ReportJournal } from './reports/journal.js';
+import { reportDeliveredHandler } from './webhooks/handlers/report-delivered.handler.js';
+import type { UploadDestinations } from './uploads/destinations.js';
+import { recordUpload, recordUploadLinks } from './uploads/upload-audit.js';
+import { uploadRouter } from './uploads/upload.route.js';
+import { secondaryCaptureHandler } from './webhooks/handlers/secondary-capture.handler.js';
+import { MediaFinder } from './media/media-finder.js';
+import { mediaRouter } from './media/media.route.js';
+import { MediaSource } from './media/media-source.js';
 
 export interface AppDeps {
   config: Config;
@@ -27,8 +36,14 @@ export interface AppDeps {
   lister: InstanceLister;
   metrics: Metrics;
   audit: AuditTrail;
+  /** STOW-RS clients for secondary capture uploads, by destination name. */
+  destinations: UploadDestinations;
   /** Updates store-derived gauges before a /metrics scrape. */
   refreshMetrics?: () => void;
+  /** The durable report.delivered journal (src/reports): the handler acknowledges once a report is in it. */
+  reports: ReportJournal;
+  /** Extra fields for /readyz (report job counts); informational, they do not make the gateway unready. */
+  readinessExtras?: () => Record<string, unknown>;
 }
 
 /** The one map of the server: every route the gateway answers is mounted here. */
@@ -39,7 +54,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', 'loopback, linklocal, uniquelocal');
   app.use(requestContext(log));
 
-  app.use(healthRouter({ pacs: deps.pacs, dataDir: config.dataDir }));
+  app.use(healthRouter({ pacs: deps.pacs, dataDir: config.dataDir, extraChecks: deps.readinessExtras }));
   app.use(metricsRouter(deps.metrics, deps.refreshMetrics));
 
   // Links are used from Avara's browser viewer. Streaming routes are mounted before any body parser so
@@ -50,21 +65,31 @@ export function createApp(deps: AppDeps): Express {
       links: deps.links,
       pacs: deps.pacs,
       log,
-      onServed: ({ claims, bytes, status, client, ms, error }) => {
-        deps.metrics.streamedBytes.inc({ direction: 'download' }, bytes);
-        deps.metrics.streamedObjects.inc({ direction: 'download', status: String(status) });
-        deps.audit.record({
-          action: 'download',
-          studyId: claims.sid,
-          studyInstanceUid: claims.st,
-          seriesInstanceUid: claims.se,
-          sopInstanceUid: claims.so,
-          client,
-          status,
-          bytes,
-          detail: { ms: Math.round(ms), ...(error ? { error } : {}) },
-        });
-      },
+      onServed: ({ claims, bytes, status, client, ms, error }) =>
+        recordServed(deps, 'download', { claims, bytes, status, client, detail: { ms: Math.round(ms), ...(error ? { error } : {}) } }),
+    }),
+  );
+
+  // Media links (mediaUrls): the PDF, JPEG or MP4 inside a DICOM object, streamed as a file a browser opens.
+  app.use(
+    mediaRouter({
+      links: deps.links,
+      source: new MediaSource(deps.pacs, log),
+      log,
+      onServed: ({ claims, kind, form, bytes, status, client, ms, error }) =>
+        recordServed(deps, 'media', { claims, bytes, status, client, detail: { kind, ...(form ? { form } : {}), ms: Math.round(ms), ...(error ? { error } : {}) } }),
+    }),
+  );
+
+  // PUT bodies are DICOM objects of up to MAX_UPLOAD_BYTES: read as a stream, checked, piped to STOW-RS.
+  app.use(
+    uploadRouter({
+      links: deps.links,
+      destinations: deps.destinations,
+      lister: deps.lister,
+      maxUploadBytes: config.maxUploadBytes,
+      log,
+      onServed: recordUpload(deps.metrics, deps.audit),
     }),
   );
 
@@ -87,10 +112,25 @@ export function createApp(deps: AppDeps): Express {
           registry: deps.registry,
           publicBaseUrl: config.publicBaseUrl,
           urlTtlSeconds: config.urlTtlSeconds,
-          onLinksIssued: ({ webhookId, studyId, studyUid, count, expiresAt }) => {
+          media: new MediaFinder(deps.pacs, log),
+          onLinksIssued: ({ webhookId, studyId, studyUid, count, expiresAt, media }) => {
             deps.metrics.linksIssued.inc({ kind: 'instance' }, count);
-            deps.audit.record({ action: 'links_issued', webhookId, studyId, studyInstanceUid: studyUid, detail: { links: count, expiresAt: new Date(expiresAt * 1000).toISOString() } });
+            if (media) deps.metrics.linksIssued.inc({ kind: 'media' }, media);
+            deps.audit.record({ action: 'links_issued', webhookId, studyId, studyInstanceUid: studyUid, detail: { links: count, ...(media ? { media } : {}), expiresAt: new Date(expiresAt * 1000).toISOString() } });
           },
+        }),
+        'report.delivered': reportDeliveredHandler({
+          journal: deps.reports,
+          onCritical: () => deps.metrics.criticalReports.inc(),
+        }),
+        'secondary_capture.access_requested': secondaryCaptureHandler({
+          pacs: deps.pacs,
+          links: deps.links,
+          registry: deps.registry,
+          destinations: deps.destinations.names,
+          publicBaseUrl: config.publicBaseUrl,
+          uploadUrlTtlSeconds: config.uploadUrlTtlSeconds,
+          onLinksIssued: recordUploadLinks(deps.metrics, deps.audit),
         }),
       },
     }),
@@ -99,4 +139,25 @@ export function createApp(deps: AppDeps): Express {
   app.use(notFound());
   app.use(errorHandler(log));
   return app;
+}
+
+/** A download or media link served: its bytes and status in the metrics, and a row in the audit trail. */
+function recordServed(
+  deps: Pick<AppDeps, 'metrics' | 'audit'>,
+  direction: 'download' | 'media',
+  e: { claims: LinkClaims; bytes: number; status: number; client: string; detail: Record<string, unknown> },
+): void {
+  deps.metrics.streamedBytes.inc({ direction }, e.bytes);
+  deps.metrics.streamedObjects.inc({ direction, status: String(e.status) });
+  deps.audit.record({
+    action: direction === 'download' ? 'download' : 'media_download',
+    studyId: e.claims.sid,
+    studyInstanceUid: e.claims.st,
+    seriesInstanceUid: e.claims.se,
+    sopInstanceUid: e.claims.so,
+    client: e.client,
+    status: e.status,
+    bytes: e.bytes,
+    detail: e.detail,
+  });
 }

@@ -12,6 +12,8 @@ import { InstanceLister } from './studies/instance-lister.js';
 import { AuditTrail } from './observability/audit-trail.js';
 import { Metrics } from './observability/metrics.js';
 import { DeliveryLog } from './webhooks/delivery-log.js';
+import { UploadDestinations } from './uploads/destinations.js';
+import { createReportPipeline } from './reports/report-pipeline.js';
 
 export interface Gateway {
   app: Express;
@@ -36,7 +38,16 @@ export async function buildGateway(config: Config, log: Logger): Promise<Gateway
   deliveries.pruneOld();
   const pruneTimer = setInterval(() => deliveries.pruneOld(), 3600_000).unref();
 
-  const app = createApp({ config, log, pacs, links, registry, deliveries, lister, metrics, audit });
+  const destinations = new UploadDestinations(config.stowDestinations, { pacsHttp: http, timeoutMs: config.pacsTimeoutMs, onRequest: metrics.pacsRequest });
+  // Reports: the journal takes report.delivered; the worker resumes what a crash or restart left pending.
+  const reports = createReportPipeline({ config, db, log, pacs, http, registry, lister, audit, metrics });
+  const app = createApp({
+    config, log, pacs, links, registry, deliveries, lister, metrics, audit, destinations,
+    reports: reports.journal,
+    refreshMetrics: reports.refreshMetrics,
+    readinessExtras: reports.readiness,
+  });
+  await reports.start();
   return {
     app,
     pacs,
@@ -45,7 +56,9 @@ export async function buildGateway(config: Config, log: Logger): Promise<Gateway
     audit,
     async close() {
       clearInterval(pruneTimer);
+      await reports.close();
       lister.close();
+      await destinations.close();
       await http.close();
       db.close();
     },

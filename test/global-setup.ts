@@ -7,8 +7,17 @@ import { ensureDebianPackages, orthancInstalled } from '../src/cli/local-orthanc
  * every suite fail on its own. A container engine is not required (testcontainers is used when one answers).
  */
 function dcmtkInstalled(): boolean {
+  return runs('dump2dcm', ['--version']);
+}
+
+/** The media tests make clips and pictures with ffmpeg and check served videos with ffprobe. */
+function ffmpegInstalled(): boolean {
+  return runs('ffmpeg', ['-version']) && runs('ffprobe', ['-version']);
+}
+
+function runs(cmd: string, args: string[]): boolean {
   try {
-    execFileSync('dump2dcm', ['--version'], { stdio: 'ignore' });
+    execFileSync(cmd, args, { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -16,8 +25,8 @@ function dcmtkInstalled(): boolean {
 }
 
 export default function setup(): void {
-  const ok = () => orthancInstalled() && dcmtkInstalled();
-  if (!ensureDebianPackages(['orthanc', 'orthanc-dicomweb', 'dcmtk'], ok, (l) => console.log(`test setup: ${l}`))) {
-    throw new Error('the integration tests need Orthanc, its DICOMweb plugin and dcmtk: sudo apt-get install -y --no-install-recommends orthanc orthanc-dicomweb dcmtk');
+  const ok = () => orthancInstalled() && dcmtkInstalled() && ffmpegInstalled();
+  if (!ensureDebianPackages(['orthanc', 'orthanc-dicomweb', 'dcmtk', 'ffmpeg'], ok, (l) => console.log(`test setup: ${l}`))) {
+    throw new Error('the integration tests need Orthanc, its DICOMweb plugin, dcmtk and ffmpeg: sudo apt-get install -y --no-install-recommends orthanc orthanc-dicomweb dcmtk ffmpeg');
   }
 }

@@ -16,11 +16,13 @@ export interface SendableFile {
   fileName: string;
   /** Whether Range requests can be honoured (the bytes are the stored ones and the length is known). */
   ranges: boolean;
+  /** `inline` lets a browser show the file (media links); downloads default to `attachment`. */
+  disposition?: 'attachment' | 'inline';
 }
 
 export async function sendStream(req: Request, res: Response, file: SendableFile, onBytes?: (n: number) => void): Promise<{ bytes: number; status: number }> {
   res.setHeader('Content-Type', file.contentType);
-  res.setHeader('Content-Disposition', `attachment; filename="${file.fileName.replace(/["\\\r\n]/g, '_')}"`);
+  res.setHeader('Content-Disposition', contentDisposition(file.disposition ?? 'attachment', file.fileName));
   res.setHeader('Cache-Control', 'private, no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   let source: Readable = file.body;
@@ -61,6 +63,17 @@ export async function sendStream(req: Request, res: Response, file: SendableFile
     throw err;
   }
   return { bytes, status };
+}
+
+/**
+ * RFC 6266: an ASCII `filename` for every client, plus `filename*` (RFC 8187, UTF-8) when the name is not
+ * plain ASCII — a header value cannot carry such characters as they are.
+ */
+function contentDisposition(type: 'attachment' | 'inline', name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\\r\n]/g, '_');
+  if (ascii === name) return `${type}; filename="${ascii}"`;
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${type}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
 
 /** Counts what passes and fails the stream, before the response ends, if fewer bytes came than promised. */

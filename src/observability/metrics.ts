@@ -28,7 +28,7 @@ export class Metrics {
   });
   readonly streamedBytes = new Counter({
     name: 'avara_streamed_bytes_total',
-    help: 'Bytes streamed through the gateway, by direction (download, upload)',
+    help: 'Bytes streamed through the gateway, by direction (download, media, upload)',
     labelNames: ['direction'] as const,
     registers: [this.registry],
   });
@@ -71,6 +71,12 @@ export class Metrics {
   readonly criticalReports = new Counter({
     name: 'avara_critical_reports_total',
     help: 'Reports delivered marked critical',
+    registers: [this.registry],
+  });
+  readonly criticalNotifications = new Gauge({
+    name: 'avara_critical_report_notifications',
+    help: 'Critical-report notifications to CRITICAL_REPORT_WEBHOOK_URL, by state (pending, sent, failed)',
+    labelNames: ['state'] as const,
     registers: [this.registry],
   });
 

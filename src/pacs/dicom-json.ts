@@ -24,6 +24,8 @@ export const Tag = {
   AvailableTransferSyntaxUID: '00083002',
   SeriesDescription: '0008103E',
   InstanceNumber: '00200013',
+  NumberOfFrames: '00280008',
+  Modality: '00080060',
   NumberOfSeriesRelatedInstances: '00201209',
   NumberOfStudyRelatedInstances: '00201208',
   NumberOfStudyRelatedSeries: '00201206',

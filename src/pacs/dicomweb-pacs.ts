@@ -26,8 +26,8 @@ export class DicomwebPacs implements PacsClient {
   }
 
   /**
-   * Every instance of the study. A study of PARALLEL_FROM instances or more, in several series, is listed
-   * series by series, SERIES_CONCURRENCY at a time (faster on Orthanc than one study-level query); a smaller
+   * Every instance of the study. A study of PARALLEL_FROM instances or more, in 2 to MAX_PARALLEL_SERIES
+   * series, is listed series by series, SERIES_CONCURRENCY at a time (faster on Orthanc than one study-level query); a smaller
    * one with one query. The archive's own instance count is the check that nothing was capped away: a
    * listing that stays short of it fails with the reason rather than handing out part of a study.
    */
@@ -42,7 +42,10 @@ export class DicomwebPacs implements PacsClient {
     const expected = num(summary, Tag.NumberOfStudyRelatedInstances);
     const seriesCount = num(summary, Tag.NumberOfStudyRelatedSeries) ?? 2;
     let objects: DicomJson[];
-    if (seriesCount > 1 && (expected ?? PARALLEL_FROM) >= PARALLEL_FROM) {
+    // Per series only when there are few, large series: a study of thousands of one-instance series would
+    // cost thousands of queries.
+    const perSeries = expected !== undefined && expected >= PARALLEL_FROM && seriesCount > 1 && seriesCount <= MAX_PARALLEL_SERIES;
+    if (perSeries) {
       const series = await this.query(`${this.root}/studies/${study}/series?includefield=${Tag.NumberOfSeriesRelatedInstances}`, seriesCount, signal);
       const pages = await mapLimit(series, SERIES_CONCURRENCY, (s) => {
         const uid = str(s, Tag.SeriesInstanceUID) ?? '';
@@ -141,12 +144,19 @@ function toRef(studyUid: string, obj: DicomJson): InstanceRef | undefined {
     transferSyntaxUid: str(obj, Tag.TransferSyntaxUID) ?? str(obj, Tag.AvailableTransferSyntaxUID),
     seriesDescription: str(obj, Tag.SeriesDescription),
     instanceNumber: num(obj, Tag.InstanceNumber),
+    numberOfFrames: num(obj, Tag.NumberOfFrames),
+    modality: str(obj, Tag.Modality),
   };
 }
 
 const PARALLEL_FROM = 1000;
 const SERIES_CONCURRENCY = 4;
-const INSTANCE_FIELDS = [Tag.SeriesDescription, Tag.AvailableTransferSyntaxUID].join(',');
+const MAX_PARALLEL_SERIES = 64;
+// SOP Class is a default QIDO instance attribute, named anyway for archives that return only what is asked.
+// Orthanc (DICOMweb 1.7) returns SOPClassUID, SeriesDescription and NumberOfFrames but never a transfer
+// syntax (0008,3002 or 0002,0010, whatever includefield says): media detection reads it from the object
+// header for the few photo/video-class instances that need it (src/media/media-finder.ts).
+const INSTANCE_FIELDS = [Tag.SOPClassUID, Tag.Modality, Tag.SeriesDescription, Tag.NumberOfFrames, Tag.AvailableTransferSyntaxUID].join(',');
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);

@@ -41,18 +41,33 @@ export class OrthancPacs implements PacsClient {
         const s = byId.get(inst.ParentSeries);
         const sopUid = inst.MainDicomTags.SOPInstanceUID;
         if (!s?.SeriesInstanceUID || !sopUid) continue;
+        const frames = Number(inst.MainDicomTags.NumberOfFrames);
         out.push({
           studyUid,
           seriesUid: s.SeriesInstanceUID,
           sopUid,
           seriesDescription: s.SeriesDescription,
           instanceNumber: inst.MainDicomTags.InstanceNumber ? Number(inst.MainDicomTags.InstanceNumber) : undefined,
+          numberOfFrames: inst.MainDicomTags.NumberOfFrames && Number.isFinite(frames) ? frames : undefined,
+          modality: s.Modality,
           size: inst.FileSize,
           pacsId: inst.ID,
         });
       }
     }
     return out;
+  }
+
+  /**
+   * Orthanc's listings carry neither SOP Class nor transfer syntax; its per-instance metadata (1.10:
+   * SopClassUid, TransferSyntax) does, in one small request. Media detection asks it only for instances of
+   * series that may hold media (src/media/media-finder.ts), so a CT or MR study costs no extra request.
+   */
+  async describeInstance(ref: InstanceLocator, signal?: AbortSignal): Promise<{ sopClassUid?: string; transferSyntaxUid?: string } | undefined> {
+    const id = ref.pacsId ?? (await this.find('Instance', { StudyInstanceUID: ref.studyUid, SeriesInstanceUID: ref.seriesUid, SOPInstanceUID: ref.sopUid }, signal))[0];
+    if (!id) return undefined;
+    const { json } = await this.http.getJson<{ SopClassUid?: string; TransferSyntax?: string }>(`${this.root}/instances/${id}/metadata?expand`, signal, 'application/json');
+    return json ? { sopClassUid: json.SopClassUid || undefined, transferSyntaxUid: json.TransferSyntax || undefined } : undefined;
   }
 
   async openInstance(ref: InstanceLocator, signal?: AbortSignal): Promise<InstanceStream> {
@@ -102,7 +117,7 @@ interface OrthancInstance {
   ID: string;
   FileSize?: number;
   ParentSeries: string;
-  MainDicomTags: { SOPInstanceUID?: string; InstanceNumber?: string };
+  MainDicomTags: { SOPInstanceUID?: string; InstanceNumber?: string; NumberOfFrames?: string };
 }
 
 function parse<T>(text: string): T {

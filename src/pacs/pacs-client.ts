@@ -11,6 +11,11 @@ export interface PacsClient {
   listInstances(studyUid: string, signal?: AbortSignal): Promise<InstanceRef[]>;
   /** The stored Part 10 bytes of one instance, streamed. Rejects with PacsError('not_found') when absent. */
   openInstance(ref: InstanceLocator, signal?: AbortSignal): Promise<InstanceStream>;
+  /**
+   * SOP Class and transfer syntax of one instance, where the archive tells them more cheaply than reading
+   * the object's header (Orthanc: its per-instance metadata). Optional; undefined when it does not know.
+   */
+  describeInstance?(ref: InstanceLocator, signal?: AbortSignal): Promise<{ sopClassUid?: string; transferSyntaxUid?: string } | undefined>;
 }
 
 export interface InstanceLocator {
@@ -26,6 +31,10 @@ export interface InstanceRef extends InstanceLocator {
   transferSyntaxUid?: string;
   seriesDescription?: string;
   instanceNumber?: number;
+  /** NumberOfFrames (0028,0008), when the listing gives it: tells a single picture from a cine loop. */
+  numberOfFrames?: number;
+  /** The series' Modality, when the listing gives it: which series may hold media (documents, photos, video). */
+  modality?: string;
   /** Stored size in bytes, when the archive lists it. */
   size?: number;
 }
