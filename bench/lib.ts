@@ -29,7 +29,9 @@ export async function startGatewayProcess(orthanc: TestOrthanc, env: Record<stri
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'avara-bench-'));
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], {
+  // BENCH_NODE_ARGS (e.g. --cpu-prof) go to the gateway's node, for profiling a bench run.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/src/main.js')], {
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'production',

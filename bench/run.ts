@@ -3,16 +3,18 @@
  * as a ratio against what the PACS itself does. The gateway runs as its own built process (dist/) so its
  * peak RSS is read from /proc. Nothing here asserts: the numbers are for people.
  *
- * BENCH_QUICK=1 skips the 10,000-instance study.
+ * BENCH_QUICK=1 skips the 10,000-instance study; BENCH_ONLY=streaming,study,uploads,reports runs only those.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { buildLargeFixture, buildManyInstanceStudy } from '../test/support/fixtures.js';
 import { startOrthanc, type TestOrthanc } from '../test/support/orthanc.js';
 import { studyAccessEvent } from '../test/support/gateway.js';
-import { drain, fmt, medianSeconds, startGatewayProcess, type BenchContext, type GatewayProcess } from './lib.js';
+import { drain, fmt, median, medianSeconds, startGatewayProcess, type BenchContext, type GatewayProcess } from './lib.js';
 
 const FLAVORS = ['dicomweb', 'orthanc'] as const;
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const wanted = (section: string) => !only || only.includes(section);
 const rows: Array<[string, string]> = [];
 function report(label: string, value: string): void {
   rows.push([label, value]);
@@ -39,26 +41,39 @@ async function linkFor(gw: GatewayProcess, studyUid: string): Promise<string[]> 
 }
 
 async function benchStreaming(orthanc: TestOrthanc): Promise<void> {
-  console.log('\n## One 100 MiB instance (median of 5, after a warm-up)');
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+  console.log(`\n## One 100 MiB instance (median of ${ROUNDS} rounds after a warm-up; each round times all four, in turn)`);
   const large = await buildLargeFixture({ sizeMiB: 100 });
   const id = await orthanc.upload(large.path);
   const wadoRs = `${orthanc.dicomwebUrl}/studies/${large.studyUid}/series/${large.seriesUid}/instances/${large.sopUid}`;
   const accept = { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' };
-  const direct = await medianSeconds(5, () => drain(wadoRs, accept));
-  const native = await medianSeconds(5, () => drain(`${orthanc.url}/instances/${id}/file`));
-  report('direct Orthanc WADO-RS', fmt.s(direct));
-  report('direct Orthanc native /instances/{id}/file', fmt.s(native));
-  for (const flavor of FLAVORS) {
-    const gw = await startGatewayProcess(orthanc, { PACS_FLAVOR: flavor });
-    try {
-      const [url] = await linkFor(gw, large.studyUid);
-      const t = await medianSeconds(5, () => drain(url!));
-      report(`gateway (${flavor} path)`, fmt.s(t));
-      report(`  speed vs direct WADO-RS (target ≥ 0.9x${flavor === 'orthanc' ? ', ≥ 2x on this path' : ''})`, fmt.x(direct / t));
-      report(`  speed vs direct native file`, fmt.x(native / t));
-    } finally {
-      await gw.stop();
+  const gateways = await Promise.all(FLAVORS.map((flavor) => startGatewayProcess(orthanc, { PACS_FLAVOR: flavor })));
+  try {
+    const links = await Promise.all(gateways.map(async (gw) => (await linkFor(gw, large.studyUid))[0]!));
+    // Interleaved, so that a slower or busier moment of the machine weighs on every contender alike.
+    const contenders: Array<[string, () => Promise<unknown>]> = [
+      ['direct', () => drain(wadoRs, accept)],
+      ['native', () => drain(`${orthanc.url}/instances/${id}/file`)],
+      ...FLAVORS.map((f, i) => [f, () => drain(links[i]!)] as [string, () => Promise<unknown>]),
+    ];
+    const times = new Map<string, number[]>(contenders.map(([name]) => [name, []]));
+    for (let round = -1; round < ROUNDS; round++) {
+      for (const [name, run] of contenders) {
+        const started = performance.now();
+        await run();
+        if (round >= 0) times.get(name)!.push((performance.now() - started) / 1000);
+      }
     }
+    const m = (name: string) => median(times.get(name)!);
+    report('direct Orthanc WADO-RS', fmt.s(m('direct')));
+    report('direct Orthanc native /instances/{id}/file', fmt.s(m('native')));
+    for (const flavor of FLAVORS) {
+      report(`gateway (${flavor} path)`, fmt.s(m(flavor)));
+      report(`  speed vs direct WADO-RS (target ≥ 0.9x${flavor === 'orthanc' ? ', ≥ 2x on this path' : ''})`, fmt.x(m('direct') / m(flavor)));
+      report(`  speed vs direct native file`, fmt.x(m('native') / m(flavor)));
+    }
+  } finally {
+    await Promise.all(gateways.map((gw) => gw.stop()));
   }
 
   console.log('\n## Eight clients streaming 100 MiB at once');
@@ -114,7 +129,7 @@ async function benchExtras(orthanc: TestOrthanc): Promise<void> {
     ['uploads', 'benchUploads'],
     ['reports', 'benchReports'],
   ] as const) {
-    if (!existsSync(new URL(`./${file}.ts`, import.meta.url))) continue;
+    if (!wanted(file) || !existsSync(new URL(`./${file}.ts`, import.meta.url))) continue;
     console.log(`\n## ${file}`);
     const mod = (await import(`./${file}.js`)) as Record<string, (c: BenchContext) => Promise<void>>;
     await mod[fn]!(ctx);
@@ -126,9 +141,9 @@ async function main(): Promise<void> {
   console.log(`# avara-gateway bench — ${new Date().toISOString()}, Node ${process.version}`);
   const orthanc = await startOrthanc();
   try {
-    await benchStreaming(orthanc);
-    await benchStudyAccess(orthanc, 2000);
-    if (!process.env.BENCH_QUICK) await benchStudyAccess(orthanc, 10000);
+    if (wanted('streaming')) await benchStreaming(orthanc);
+    if (wanted('study')) await benchStudyAccess(orthanc, 2000);
+    if (wanted('study') && !process.env.BENCH_QUICK) await benchStudyAccess(orthanc, 10000);
     await benchExtras(orthanc);
   } finally {
     await orthanc.stop();

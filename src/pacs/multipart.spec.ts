@@ -10,7 +10,7 @@ function message(withLength: boolean, body = payload): Buffer {
   return Buffer.concat([Buffer.from(head), body, Buffer.from(`\r\n--${boundary}--\r\n`)]);
 }
 
-function chunked(buf: Buffer, size: number): AsyncIterable<Buffer> {
+function chunked(buf: Buffer, size: number): Readable {
   const chunks: Buffer[] = [];
   for (let i = 0; i < buf.length; i += size) chunks.push(buf.subarray(i, i + size));
   return Readable.from(chunks);
