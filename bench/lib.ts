@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { freePort, type TestOrthanc } from '../test/support/orthanc.js';
-import { TEST_URL_SECRET, TEST_WEBHOOK_SECRET } from '../test/support/gateway.js';
+import { sendSigned, TEST_URL_SECRET, TEST_WEBHOOK_SECRET } from '../test/support/gateway.js';
 
 /** The built gateway (dist/) as its own process, so its memory can be read from /proc. */
 export interface GatewayProcess {
@@ -66,29 +65,13 @@ export async function startGatewayProcess(orthanc: TestOrthanc, env: Record<stri
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
       return kb / 1024;
     },
-    send: (event) => signedPost(`${url}/webhooks/avara`, event),
+    send: (event) => sendSigned(url, event),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-export function signedPost(url: string, event: unknown): Promise<Response> {
-  const body = JSON.stringify(event);
-  const id = (event as { id: string }).id;
-  const now = new Date();
-  return fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-      'webhook-signature': new Webhook(TEST_WEBHOOK_SECRET).sign(id, now, body),
-    },
-    body,
-  });
 }
 
 /** GETs a URL and throws the body away as it arrives; returns bytes and seconds. */

@@ -1,4 +1,3 @@
-/// <reference path="./support/dcmjs.d.ts" />
 // Checks the dcmtk-generated DICOM fixtures with dcmdump (and dcmjs, the parser the gateway uses).
 // Generated files are cached in <repo>/.fixtures, so only the first run pays for generation.
 import { execFile } from 'node:child_process';

@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLargeFixture, buildStudyFixtures, LATIN1_PATIENT_NAME, UTF8_PATIENT_NAME, type Fixture } from './support/fixtures.js';
-import { studyAccessEvent, TEST_URL_SECRET, TEST_WEBHOOK_SECRET } from './support/gateway.js';
+import { sendSigned, studyAccessEvent, TEST_URL_SECRET, TEST_WEBHOOK_SECRET } from './support/gateway.js';
 import { freePort, startOrthanc, type TestOrthanc } from './support/orthanc.js';
 
 /** The gateway as operators run it: a process started from the environment, its logs, its shutdown. */
@@ -46,20 +45,7 @@ async function ready(p: Proc): Promise<void> {
   throw new Error(`gateway did not start: ${p.stderr()}`);
 }
 
-function signed(url: string, event: { id: string }) {
-  const body = JSON.stringify(event);
-  const now = new Date();
-  return fetch(`${url}/webhooks/avara`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': event.id,
-      'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-      'webhook-signature': new Webhook(TEST_WEBHOOK_SECRET).sign(event.id, now, body),
-    },
-    body,
-  });
-}
+const signed = sendSigned;
 
 let orthanc: TestOrthanc;
 let fixtures: Fixture[];

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportSopInstanceUid } from '../src/reports/encapsulated-pdf.js';
 import { getJob, retryJob, type ReportJobView, type ReportState } from '../src/reports/journal.js';
 import { buildStudyFixtures, DEFAULT_PATIENT_NAME, LATIN1_PATIENT_NAME, UTF8_PATIENT_NAME, type Fixture } from './support/fixtures.js';
-import { hex32, startGateway, studyAccessEvent, TEST_URL_SECRET, TEST_WEBHOOK_SECRET, type RunningGateway } from './support/gateway.js';
+import { hex32, sendSigned, startGateway, studyAccessEvent, TEST_URL_SECRET, TEST_WEBHOOK_SECRET, type RunningGateway } from './support/gateway.js';
 import { freePort, startOrthanc, type TestOrthanc } from './support/orthanc.js';
 import { minimalPdf } from './support/pdf.js';
 
@@ -419,24 +419,9 @@ describe('a gateway killed with SIGKILL after acknowledging a report', () => {
   }
 
   function sender(port: number) {
-    return {
-      send(event: unknown) {
-        const body = JSON.stringify(event);
-        const id = (event as { id: string }).id;
-        const now = new Date();
-        return fetch(`http://127.0.0.1:${port}/webhooks/avara`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'webhook-id': id,
-            'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-            'webhook-signature': new Webhook(TEST_WEBHOOK_SECRET).sign(id, now, body),
-          },
-          body,
-        });
-      },
-    };
+    return { send: (event: unknown) => sendSigned(`http://127.0.0.1:${port}`, event) };
   }
+
 
   it('files the report after the restart, exactly once, and never logs the URL, the text or patient data', async () => {
     const port = await freePort();

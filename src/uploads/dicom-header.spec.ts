@@ -28,7 +28,7 @@ function el(enc: Enc, tag: number, vr: string, value: Buffer | number /* length 
   if (LONG.has(vr)) return Buffer.concat([t, Buffer.from(vr), Buffer.alloc(2), u32(len), body]);
   return Buffer.concat([t, Buffer.from(vr), u16(len), body]);
 }
-const item = (enc: Enc, tag: number, len: number, body = Buffer.alloc(0)) => {
+const item = (enc: Enc, tag: number, len: number, body: Buffer = Buffer.alloc(0)) => {
   const b = Buffer.alloc(8);
   if (enc === 'explicit-be') {
     b.writeUInt16BE(0xfffe, 0);
@@ -68,7 +68,7 @@ function identity(enc: Enc): Buffer[] {
   ];
 }
 
-function walk(buf: Buffer, chunkSize = buf.length): Part10Walker {
+function walk(buf: Buffer<ArrayBufferLike>, chunkSize = buf.length): Part10Walker {
   const w = new Part10Walker();
   for (let i = 0; i < buf.length; i += chunkSize) w.feed(buf.subarray(i, i + chunkSize));
   w.end();

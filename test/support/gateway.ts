@@ -17,7 +17,7 @@ export interface RunningGateway {
   gateway: Gateway;
   dataDir: string;
   /** POSTs an event signed with the test secret (Standard Webhooks reference implementation). */
-  send(event: unknown, opts?: { webhookId?: string; secret?: string; timestamp?: Date }): Promise<Response>;
+  send(event: unknown, opts?: SendOptions): Promise<Response>;
   stop(): Promise<void>;
 }
 
@@ -48,22 +48,7 @@ export async function startGateway(orthanc: Pick<TestOrthanc, 'dicomwebUrl' | 'u
     config: config0,
     gateway,
     dataDir,
-    async send(event, opts = {}) {
-      const body = JSON.stringify(event);
-      const id = opts.webhookId ?? (event as { id?: string }).id ?? 'msg_test';
-      const ts = opts.timestamp ?? new Date();
-      const signature = new Webhook(opts.secret ?? TEST_WEBHOOK_SECRET).sign(id, ts, body);
-      return fetch(`${url}/webhooks/avara`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'webhook-id': id,
-          'webhook-timestamp': String(Math.floor(ts.getTime() / 1000)),
-          'webhook-signature': signature,
-        },
-        body,
-      });
-    },
+    send: (event, opts) => sendSigned(url, event, opts),
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -71,6 +56,29 @@ export async function startGateway(orthanc: Pick<TestOrthanc, 'dicomwebUrl' | 'u
       if (!env.DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface SendOptions {
+  webhookId?: string;
+  secret?: string;
+  timestamp?: Date;
+}
+
+/** POSTs an event to a gateway's /webhooks/avara, signed by the Standard Webhooks reference implementation. */
+export function sendSigned(baseUrl: string, event: unknown, opts: SendOptions = {}): Promise<Response> {
+  const body = JSON.stringify(event);
+  const id = opts.webhookId ?? (event as { id?: string }).id ?? 'msg_test';
+  const ts = opts.timestamp ?? new Date();
+  return fetch(`${baseUrl}/webhooks/avara`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(ts.getTime() / 1000)),
+      'webhook-signature': new Webhook(opts.secret ?? TEST_WEBHOOK_SECRET).sign(id, ts, body),
+    },
+    body,
+  });
 }
 
 export function hex32(): string {

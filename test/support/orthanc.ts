@@ -131,7 +131,7 @@ function handle(url: string, opts: OrthancOptions, control: Pick<TestOrthanc, 's
     password: opts.credentials?.password,
     async upload(file) {
       const body = typeof file === 'string' ? readFileSync(file) : file;
-      const res = await fetch(`${url}/instances`, { method: 'POST', body, headers: { ...headers, 'content-type': 'application/dicom' } });
+      const res = await fetch(`${url}/instances`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, 'content-type': 'application/dicom' } });
       if (!res.ok) throw new Error(`Orthanc refused the upload: HTTP ${res.status} ${await res.text()}`);
       const json = (await res.json()) as { ID: string };
       return json.ID;
