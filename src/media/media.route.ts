@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../http/errors.js';
 import { sendStream } from '../http/send-stream.js';
 import type { LinkClaims, LinkSigner } from '../links/link-signer.js';
-import { checkLink, pacsToHttp } from '../routes/download.route.js';
+import { beginLinkRequest, pacsToHttp } from '../routes/link-request.js';
 import { DicomFormatError } from '../uploads/dicom-header.js';
 import { TruncatedError } from './byte-reader.js';
 import { H264Error } from './h264/h264-syntax.js';
@@ -27,21 +27,15 @@ export interface MediaRouteDeps {
 export function mediaRouter(deps: MediaRouteDeps): Router {
   const router = Router();
   const handler = async (req: Request, res: Response) => {
-    const claims = checkLink(deps.links, req.params.token as string, 'media', req.method);
-    res.locals.studyInstanceUid = claims.st;
-    res.locals.sopInstanceUid = claims.so;
+    const { claims, signal, started } = beginLinkRequest(deps.links, req, res, 'media');
     const media = parseMediaClaim(claims.x);
-    if (!claims.se || !claims.so || !media) throw new AppError(403, 'link_invalid', 'the link does not name a media object');
-
-    const started = performance.now();
-    const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    if (!media) throw new AppError(403, 'link_invalid', 'the link does not name a media object');
     let result = { bytes: 0, status: 0 };
     let form: string | undefined;
     const served = (status: number, error?: string) =>
       deps.onServed?.({ claims, kind: media.kind, form, bytes: result.bytes, status, client: req.ip ?? '', ms: performance.now() - started, error });
     try {
-      const file = await deps.source.open({ studyUid: claims.st, seriesUid: claims.se, sopUid: claims.so, pacsId: media.pacsId }, media.kind, abort.signal);
+      const file = await deps.source.open({ studyUid: claims.st, seriesUid: claims.se, sopUid: claims.so, pacsId: media.pacsId }, media.kind, signal);
       form = file.form;
       result = await sendStream(req, res, { ...file, disposition: 'inline' });
     } catch (err) {

@@ -1,6 +1,6 @@
 import { AppError } from '../http/errors.js';
 import { describeReason, DUPLICATE_SOP_INSTANCE, type StowClient } from '../pacs/stow.js';
-import { pacsToHttp } from '../routes/download.route.js';
+import { pacsToHttp } from '../routes/link-request.js';
 import type { UploadBody } from './upload-body.js';
 import type { UploadedObject } from './upload-checks.js';
 

@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../http/errors.js';
 import type { LinkClaims, LinkSigner } from '../links/link-signer.js';
-import { checkLink } from '../routes/download.route.js';
+import { checkLink } from '../routes/link-request.js';
 import type { InstanceLister } from '../studies/instance-lister.js';
 import { DEFAULT_DESTINATION, type UploadDestinations } from './destinations.js';
 import { UploadBody } from './upload-body.js';
