@@ -148,6 +148,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     });
     say('\nStopping…');
     await stopAll();
+    say('Stopped: the gateway and Orthanc are down (their data stays in ' + path.relative(process.cwd(), dir) + ').');
     return 0;
   } catch (err) {
     await stopAll().catch(() => {});
