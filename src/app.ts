@@ -51,7 +51,8 @@ export function createApp(deps: AppDeps): Express {
   const { config, log } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // Only these proxies' X-Forwarded-For is believed: the audit trail records client addresses.
+  app.set('trust proxy', config.trustProxy);
   app.use(requestContext(log));
 
   app.use(healthRouter({ pacs: deps.pacs, dataDir: config.dataDir, extraChecks: deps.readinessExtras }));

@@ -61,6 +61,13 @@ describe('configuration', () => {
     expect(problems({ ...base, DICOMWEB_USERNAME: 'u' })[0]).toMatch(/DICOMWEB_PASSWORD/);
   });
 
+  it('believes X-Forwarded-For from this host only, unless told otherwise', () => {
+    expect(loadConfig(base).trustProxy).toBe('loopback');
+    expect(loadConfig({ ...base, TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ ...base, TRUST_PROXY: '10.0.0.5, 10.1.0.0/16' }).trustProxy).toBe('10.0.0.5, 10.1.0.0/16');
+    expect(problems({ ...base, TRUST_PROXY: 'everyone!' })[0]).toMatch(/^TRUST_PROXY/);
+  });
+
   it('derives the Orthanc REST root from DICOMWEB_URL unless ORTHANC_URL is set', () => {
     expect(loadConfig({ ...base, DICOMWEB_URL: 'https://pacs.example/orthanc/dicom-web/' }).orthancUrl).toBe('https://pacs.example/orthanc');
     expect(loadConfig({ ...base, ORTHANC_URL: 'http://o:8042' }).orthancUrl).toBe('http://o:8042');

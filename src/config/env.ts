@@ -101,6 +101,12 @@ const schema = z
       }),
     URL_TTL_SECONDS: int(1, 7 * 24 * 3600, 3600),
     SYNC_DEADLINE_MS: int(500, 120_000, 10_000),
+    TRUST_PROXY: z
+      .string()
+      .trim()
+      .optional()
+      .default('loopback')
+      .refine((v) => /^(false|[0-9a-zA-Z:./, ]+)$/.test(v), 'must be false, or addresses, subnets or names (loopback, linklocal, uniquelocal) separated by commas'),
     CORS_ALLOWED_ORIGINS: z
       .string()
       .optional()
@@ -208,6 +214,8 @@ export interface Config {
   urlTtlSeconds: number;
   syncDeadlineMs: number;
   corsAllowedOrigins: '*' | string[];
+  /** Express's "trust proxy": whose X-Forwarded-For is believed for the client address; false for nobody. */
+  trustProxy: string | false;
   studyCacheSeconds: number;
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -292,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     urlTtlSeconds: e.URL_TTL_SECONDS,
     syncDeadlineMs: e.SYNC_DEADLINE_MS,
     corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS,
+    trustProxy: e.TRUST_PROXY === 'false' ? false : e.TRUST_PROXY,
     studyCacheSeconds: e.STUDY_CACHE_SECONDS,
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
