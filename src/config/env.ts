@@ -37,7 +37,8 @@ const int = (min: number, max: number, dflt: number) =>
       return n;
     });
 
-function isHttpUrl(v: string): boolean {
+/** An absolute http: or https: URL. */
+export function isHttpUrl(v: string): boolean {
   try {
     const u = new URL(v);
     return u.protocol === 'http:' || u.protocol === 'https:';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isHttpUrl } from '../config/env.js';
 
 /** Schemas that follow Avara's webhook API (../shared/avara-webhooks-api.txt) field for field. */
 
@@ -18,14 +19,7 @@ export const dicomUid = z
   .string()
   .refine(isDicomUid, 'must be a DICOM UID: at most 64 characters, digits and dots, no empty component, no leading zero');
 
-const httpsOrHttpUrl = z.string().refine((v) => {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
-}, 'must be an absolute http(s) URL');
+const httpsOrHttpUrl = z.string().refine(isHttpUrl, 'must be an absolute http(s) URL');
 
 export const studyAccessRequested = z.object({
   id: webhookEventId,

@@ -781,19 +781,14 @@ function splitPart10(buf: Buffer): { meta: RawElement[]; dataset: RawElement[] }
 }
 
 function encodeElement(tag: number, vr: string, value: Buffer): Buffer {
-  if (LONG_VRS.has(vr)) {
-    const h = Buffer.alloc(12);
-    h.writeUInt16LE(tag >>> 16, 0);
-    h.writeUInt16LE(tag & 0xffff, 2);
-    h.write(vr, 4, 'latin1');
-    h.writeUInt32LE(value.length, 8);
-    return Buffer.concat([h, value]);
-  }
-  const h = Buffer.alloc(8);
+  // Explicit VR little endian: OB/OW/SQ/UN/UT… carry two reserved bytes and a 32-bit length, the rest 16 bits.
+  const long = LONG_VRS.has(vr);
+  const h = Buffer.alloc(long ? 12 : 8);
   h.writeUInt16LE(tag >>> 16, 0);
   h.writeUInt16LE(tag & 0xffff, 2);
   h.write(vr, 4, 'latin1');
-  h.writeUInt16LE(value.length, 6);
+  if (long) h.writeUInt32LE(value.length, 8);
+  else h.writeUInt16LE(value.length, 6);
   return Buffer.concat([h, value]);
 }
 
